@@ -1,0 +1,27 @@
+# Developer entry points. `make test` is the test command README.md documents
+# and .ci/run calls.
+GO ?= go
+BIN ?= bin/etl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build test vet lint bench fmt
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/etl
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+lint: build
+	$(BIN) lint pipelines triggers
+
+test: vet lint
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/lint/
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

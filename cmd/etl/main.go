@@ -1,0 +1,36 @@
+// Command etl runs declarative pipelines: YAML files that back-fill a
+// source (QuickBooks Online) into PostgreSQL window by window.
+//
+// This package holds flags and sub-commands only; every verb calls into the
+// engine packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "github.com/etl-engine/etl/connectors/all"
+	"github.com/etl-engine/etl/engine/secret"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{redactor: &secret.Redactor{}}
+	err := newRootCmd(a).ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errSilent) {
+		fmt.Fprintln(os.Stderr, "etl: "+a.redactor.Redact(err.Error()))
+	}
+	os.Exit(code)
+}
+
+// app is what every command shares.
+type app struct {
+	// redactor scrubs every secret a command resolved from what it prints.
+	redactor *secret.Redactor
+}
