@@ -50,4 +50,3 @@ func exitCode(err error) int {
 	// Errors from cobra itself (unknown flag or command) are usage errors.
 	return exitConfig
 }
-

@@ -9,11 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	_ "github.com/etl-engine/etl/connectors/all"
+	"github.com/etl-engine/etl/engine/logging"
 	"github.com/etl-engine/etl/engine/secret"
 )
 
@@ -33,4 +36,13 @@ func main() {
 type app struct {
 	// redactor scrubs every secret a command resolved from what it prints.
 	redactor *secret.Redactor
+	// logFormat and logLevel are the persistent --log-format and
+	// --log-level flags.
+	logFormat, logLevel string
+}
+
+// logger returns the command's structured logger on w, scrubbed of
+// secrets.
+func (a *app) logger(w io.Writer) (*slog.Logger, error) {
+	return logging.New(w, logging.Options{Format: a.logFormat, Level: a.logLevel}, a.redactor)
 }

@@ -25,7 +25,10 @@ Exit codes: 0 ok, 1 failed (resumable: run it again) or lint findings,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
+		newRunCmd(a),
 		newVersionCmd(),
 		newLintCmd(a),
 		newPlanCmd(a),

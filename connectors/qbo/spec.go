@@ -37,7 +37,7 @@ var Spec = component.Spec{
 		{Name: FieldMinorVersion, Type: component.TypeInteger, Default: int64(75), Min: component.Int64(1), Max: component.Int64(1000), Description: "QBO minorversion."},
 		{Name: FieldMaxPasses, Type: component.TypeInteger, Default: int64(3), Min: component.Int64(1), Max: component.Int64(10), Description: "Paging passes over a window when records move meanwhile."},
 		{Name: FieldMaxResponseBytes, Type: component.TypeInteger, Default: int64(64 << 20), Min: component.Int64(1 << 16), Max: component.Int64(1 << 30), Description: "Largest response body accepted."},
-		{Name: FieldRealmID, Type: component.TypeString, Required: true, Secret: true, Description: "QBO company (realm) id."},
+		{Name: FieldRealmID, Type: component.TypeString, Required: true, Description: "QBO company (realm) id; an identifier stored with every row, not a secret, but it may be read from the secret sources with ${secret:QBO_REALM_ID}."},
 		{Name: FieldClientID, Type: component.TypeString, Required: true, Secret: true, Description: "OAuth2 client id of the Intuit app."},
 		{Name: FieldClientSecret, Type: component.TypeString, Required: true, Secret: true, Description: "OAuth2 client secret of the Intuit app."},
 		{Name: FieldRefreshToken, Type: component.TypeString, Required: true, Secret: true, Description: "Initial OAuth2 refresh token; rotated ones are persisted by the engine."},

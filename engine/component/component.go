@@ -104,9 +104,12 @@ type WriteStats struct {
 
 // WindowOutcome is what the engine knows of a window when it commits it.
 type WindowOutcome struct {
-	RunID    string
-	Window   plan.Window
-	Load     LoadStats
+	RunID  string
+	Window plan.Window
+	Load   LoadStats
+	// Dropped counts records the engine did not pass to the writer because
+	// the same id and version was already written in this window.
+	Dropped  int64
 	Started  time.Time
 	Duration time.Duration
 }
@@ -158,6 +161,9 @@ type BuildContext struct {
 	Retry     retry.Policy
 	RateLimit RateLimit
 	Timeouts  Timeouts
+	// CursorField is the source field that places a record in a window
+	// (segmentation.cursor_field).
+	CursorField string
 	// Credentials persists rotating credentials (such as OAuth refresh
 	// tokens). Nil when the component is built without a state store.
 	Credentials state.CredentialStore
@@ -197,3 +203,26 @@ func (s Settings) Strings(name string) []string { v, _ := s[name].([]string); re
 
 // Secret returns a secret setting.
 func (s Settings) Secret(name string) secret.Value { v, _ := s[name].(secret.Value); return v }
+
+// TableStats are a destination's totals, for the run report.
+type TableStats struct {
+	Table       string
+	Rows        int64
+	DistinctIDs int64
+	MinUpdated  time.Time
+	MaxUpdated  time.Time
+	// InvalidPayloads counts rows whose payload is not a JSON object.
+	InvalidPayloads int64
+}
+
+// TableStatser is implemented by exporters that can describe their target
+// table for the run report.
+type TableStatser interface {
+	TableStats(ctx context.Context) (TableStats, error)
+}
+
+// Migrator is implemented by exporters whose destination needs a schema;
+// the run applies it before the first window (it must be idempotent).
+type Migrator interface {
+	Migrate(ctx context.Context) error
+}

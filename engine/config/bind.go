@@ -328,7 +328,6 @@ func (r *resolver) ref(ptr string, ref *Ref) (any, bool) {
 			r.errorf(ptr, "see docs/SECRETS.md for where each secret comes from", "%v", err)
 			return nil, false
 		}
-		r.bound.Secrets = append(r.bound.Secrets, v)
 		return v, true
 	}
 	return nil, false
@@ -375,11 +374,20 @@ func (r *resolver) component(cu ComponentUse) BoundComponent {
 		if !ok {
 			continue
 		}
-		if f.Secret {
-			if sv, ok := v.(secret.Value); ok {
+		if sv, ok := v.(secret.Value); ok {
+			switch {
+			case f.Secret:
+				// Secret fields are redacted wherever their value appears.
 				bc.Settings[f.Name] = sv
+				r.bound.Secrets = append(r.bound.Secrets, sv)
+				continue
+			case r.b.Mode == BindCheck:
+				continue // not resolved when checking
+			default:
+				// A ${secret:NAME} in a plain field (such as the QBO realm
+				// id) is read from the secret sources but is not sensitive.
+				v = sv.Reveal()
 			}
-			continue
 		}
 		if s, isString := v.(string); isString && s == "" && !f.Required {
 			// An empty value (such as ${env:QBO_BASE_URL:-}) means "use the default".

@@ -125,6 +125,10 @@ func (e *ExhaustedError) Error() string {
 
 func (e *ExhaustedError) Unwrap() error { return e.Last }
 
+// RetryClass makes an exhausted policy final: the request was already
+// retried as often as the pipeline allows, so callers do not retry it again.
+func (e *ExhaustedError) RetryClass() Class { return Permanent }
+
 // Attempt describes a failed attempt to the Notify callback.
 type Attempt struct {
 	Number int
