@@ -29,6 +29,7 @@ Exit codes: 0 ok, 1 failed (resumable: run it again) or lint findings,
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
 		newRunCmd(a),
+		newSandboxCmd(a),
 		newVersionCmd(),
 		newLintCmd(a),
 		newPlanCmd(a),

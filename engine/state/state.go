@@ -115,6 +115,11 @@ func (e *AlreadyRunningError) Error() string {
 // Is makes errors.Is(err, ErrAlreadyRunning) true.
 func (e *AlreadyRunningError) Is(target error) bool { return target == ErrAlreadyRunning }
 
+// ErrTriggerCompleted is returned by StartRun when the run's one-time
+// trigger is already recorded as completed: the back-fill must not run
+// again.
+var ErrTriggerCompleted = errors.New("trigger already completed")
+
 // ErrLeaseLost is returned when a run's lease was taken over, so that its
 // commits are refused.
 var ErrLeaseLost = errors.New("run lease lost to another run")
