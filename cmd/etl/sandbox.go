@@ -38,6 +38,9 @@ those). Fault flags inject QBO's failure modes.`,
 				return withCode(exitConfig, err)
 			}
 			o.AccessTokenTTL = ttl
+			if cmd.Flags().Changed("inactive-fraction") && o.InactiveFraction == 0 {
+				o.InactiveFraction = -1 // the sandbox reads 0 as "default"; the flag's 0 means none
+			}
 			o.Faults = f
 			o.Logger = log
 			srv, err := sandbox.New(o)
@@ -58,7 +61,7 @@ those). Fault flags inject QBO's failure modes.`,
 	fl.IntVar(&o.Customers, "customers", 2500, "customers to generate")
 	fl.IntVar(&o.Items, "items", 300, "items to generate")
 	fl.IntVar(&o.Invoices, "invoices", 10000, "invoices to generate")
-	fl.Float64Var(&o.InactiveFraction, "inactive-fraction", 0.1, "share of customers and items generated inactive")
+	fl.Float64Var(&o.InactiveFraction, "inactive-fraction", 0.1, "share of customers and items generated inactive (negative: none)")
 	fl.StringVar(&o.RealmID, "realm", sandbox.DefaultRealmID, "realm (company) id served")
 	fl.StringVar(&o.ClientID, "client-id", "sandbox-client-id", "OAuth2 client id accepted")
 	fl.StringVar(&o.ClientSecret, "client-secret", "sandbox-client-secret", "OAuth2 client secret accepted")
@@ -74,5 +77,6 @@ those). Fault flags inject QBO's failure modes.`,
 	fl.IntVar(&f.EveryMalformed, "fault-malformed-every", 0, "answer every K-th data request with HTML")
 	fl.IntVar(&f.TokenExpiresAfterRequests, "fault-token-expires-after", 0, "each access token stops working after K data requests")
 	fl.IntVar(&f.MutateDuringPaging, "fault-mutate-during-paging", 0, "update a record while the first N multi-page queries are paged")
+	fl.IntVar(&f.LoseRefreshResponse, "fault-lose-refresh-response", 0, "the K-th refresh rotates the token but answers 502 (the client never sees it)")
 	return cmd
 }

@@ -14,6 +14,7 @@ const (
 	// ErrUnknownEntity is returned for an entity name other than Customer,
 	// Invoice or Item.
 	ErrUnknownEntity Error = "sandbox: unknown entity"
-	// ErrNotFound is returned by Update for an Id that does not exist.
+	// ErrNotFound is returned by Update and Payload for an Id that does
+	// not exist.
 	ErrNotFound Error = "sandbox: record not found"
 )

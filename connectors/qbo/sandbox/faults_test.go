@@ -175,8 +175,8 @@ func TestTokenExpiresAfterRequests(t *testing.T) {
 		t.Errorf("second token: %v", got)
 	}
 	st := e.s.Stats()
-	if len(st.Tokens) != 2 || st.Tokens[0].Requests != 2 || st.Tokens[0].Rejected != 2 || st.Tokens[1].Requests != 2 {
-		t.Errorf("token stats %+v", st.Tokens)
+	if len(st.PerToken) != 2 || st.PerToken[0].Requests != 2 || st.PerToken[0].Rejected != 2 || st.PerToken[1].Requests != 2 {
+		t.Errorf("token stats %+v", st.PerToken)
 	}
 }
 

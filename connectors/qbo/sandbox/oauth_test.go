@@ -59,8 +59,8 @@ func TestRefreshRotatesAndRejectsReuse(t *testing.T) {
 		t.Errorf("spent rotated token accepted: %d", res.status)
 	}
 	st := e.s.Stats()
-	if st.Refreshes != 2 || st.RefreshFailures != 3 || len(st.Tokens) != 2 {
-		t.Errorf("stats: refreshes %d failures %d tokens %d", st.Refreshes, st.RefreshFailures, len(st.Tokens))
+	if st.Refreshes != 2 || st.RefreshFailures != 3 || len(st.PerToken) != 2 {
+		t.Errorf("stats: refreshes %d failures %d tokens %d", st.Refreshes, st.RefreshFailures, len(st.PerToken))
 	}
 	// The access token from the first refresh stays valid until it expires.
 	if res := e.query(access, "SELECT COUNT(*) FROM Invoice"); res.status != http.StatusOK {
@@ -170,8 +170,8 @@ func TestAccessTokenExpiresWithClock(t *testing.T) {
 		t.Errorf("expired token body: %s", res.body)
 	}
 	st := e.s.Stats()
-	if st.Tokens[0].Requests != 2 || st.Tokens[0].Rejected != 1 {
-		t.Errorf("token stats %+v", st.Tokens[0])
+	if st.PerToken[0].Requests != 2 || st.PerToken[0].Rejected != 1 {
+		t.Errorf("token stats %+v", st.PerToken[0])
 	}
 }
 

@@ -106,9 +106,10 @@ type Faults struct {
 	Every5xx int
 	// Latency is added to every data request before it is answered.
 	Latency time.Duration
-	// EveryTruncated sends only the first half of every K-th response body;
-	// the status (200) and headers, Content-Length included, describe the
-	// full body, so the client sees the connection end early.
+	// EveryTruncated sends only the first half of the body of every K-th
+	// data request when it is answered 200; the status and headers,
+	// Content-Length included, describe the full body, so the client sees
+	// the connection end early (io.ErrUnexpectedEOF).
 	EveryTruncated int
 	// EveryMalformed answers every K-th data request with 200 and an HTML
 	// page instead of JSON.

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // tokenKind classifies a lexical token of the QBO query language.
@@ -112,7 +113,7 @@ func lex(src string) ([]token, error) {
 			advance(src[i : i+1])
 			i++
 		default:
-			r := []rune(src[i:])[0]
+			r, _ := utf8.DecodeRuneInString(src[i:])
 			return nil, &parseError{fmt.Sprintf("Lexical error at line %d, column %d. Encountered: %q", line, col, string(r))}
 		}
 		toks = append(toks, start)

@@ -111,7 +111,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.log.Info("sandbox listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
@@ -209,7 +208,7 @@ func (s *Server) Stats() Stats {
 	st := s.stats.snapshot()
 	inFlight, maxInFlight, maxPerMinute := s.limits.snapshot()
 	st.InFlight, st.MaxInFlightSeen, st.MaxPerMinuteSeen = int64(inFlight), int64(maxInFlight), int64(maxPerMinute)
-	st.Tokens = s.auth.tokenStats()
+	st.PerToken = s.auth.tokenStats()
 	return st
 }
 

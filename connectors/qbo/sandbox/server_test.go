@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -67,12 +68,34 @@ func TestStatsEndpoint(t *testing.T) {
 	if err := json.Unmarshal(res.body, &st); err != nil {
 		t.Fatalf("stats JSON: %v", err)
 	}
-	if st.DataRequests != 2 || st.RecordsServed != 3 || st.Status401 != 1 || st.Refreshes != 1 || len(st.Tokens) != 1 || st.Tokens[0].Requests != 1 {
+	if st.DataRequests != 2 || st.RecordsServed != 3 || st.Status401 != 1 || st.Refreshes != 1 || len(st.PerToken) != 1 || st.PerToken[0].Requests != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	for _, secret := range []string{tok, e.s.RefreshToken(), DefaultClientSecret} {
 		if bytes.Contains(res.body, []byte(secret)) {
 			t.Error("stats leak a secret")
+		}
+	}
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	o := smallOptions()
+	o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Faults.LoseRefreshResponse = 2
+	e := newEnv(t, o)
+	first := e.s.RefreshToken()
+	tok := e.token()
+	e.query(tok, "SELECT * FROM Customer MAXRESULTS 2")
+	e.query("bogus-token", "SELECT * FROM Customer")
+	e.refresh(e.s.RefreshToken()) // lost response
+	e.refresh("spent")
+	if !bytes.Contains(buf.Bytes(), []byte("intuit_tid=")) || !bytes.Contains(buf.Bytes(), []byte("status=401")) {
+		t.Fatalf("request log missing:\n%s", buf.String())
+	}
+	for _, secret := range []string{first, tok, e.s.RefreshToken(), DefaultClientSecret, "bogus-token"} {
+		if bytes.Contains(buf.Bytes(), []byte(secret)) {
+			t.Errorf("log contains a secret (%d chars)", len(secret))
 		}
 	}
 }

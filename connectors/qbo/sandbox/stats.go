@@ -48,8 +48,8 @@ type Stats struct {
 	InFlight         int64 `json:"in_flight"`
 	MaxInFlightSeen  int64 `json:"max_in_flight_seen"`
 	MaxPerMinuteSeen int64 `json:"max_per_minute_seen"`
-	// Tokens describes every access token issued, in issue order.
-	Tokens []TokenStats `json:"tokens"`
+	// PerToken describes every access token issued, in issue order.
+	PerToken []TokenStats `json:"per_token"`
 }
 
 // TokenStats describes one issued access token.
