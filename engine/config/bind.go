@@ -25,6 +25,13 @@ type ParamValue struct {
 	File      string
 	Line, Col int
 	Pointer   string
+	// KeyLine and KeyCol locate the parameter's name in a file, for errors
+	// about the name itself (an unknown parameter); zero when unknown.
+	KeyLine, KeyCol int
+	// Invalid marks a value already reported as unusable (such as a list in
+	// a trigger's params): Bind counts the parameter as given but stops
+	// before using it.
+	Invalid bool
 }
 
 // BindMode says how much Bind resolves.
@@ -109,6 +116,9 @@ func (b *Binder) Bind(p *Pipeline, params map[string]ParamValue) (*Bound, diag.L
 	for _, name := range keys {
 		if _, ok := p.Param(name); !ok {
 			f, l, c := pos(params[name])
+			if pv := params[name]; pv.File != "" && pv.KeyLine > 0 {
+				l, c = pv.KeyLine, pv.KeyCol
+			}
 			d := ds.Errorf(f, l, c, params[name].Pointer, "pipeline %s has no parameter %q", p.Name, name)
 			d.Hint = didYouMean(name, names)
 			if d.Hint == "" {
@@ -119,16 +129,20 @@ func (b *Binder) Bind(p *Pipeline, params map[string]ParamValue) (*Bound, diag.L
 	// where remembers where each parameter's value came from, to point at it
 	// when a later check fails.
 	where := map[string]ParamValue{}
+	invalid := false
 	for _, ps := range p.Params {
 		pv, given := params[ps.Name]
 		var v any
 		switch {
+		case given && pv.Invalid:
+			invalid = true
+			continue
 		case given:
 			val, err := ps.Coerce(pv.Value)
 			if err != nil {
 				f, l, c := pos(pv)
 				d := ds.Errorf(f, l, c, pv.Pointer, "parameter %s: %v", ps.Name, err)
-				d.Hint = ps.hint()
+				d.Hint = ps.errHint(err)
 				continue
 			}
 			v = val
@@ -157,7 +171,7 @@ func (b *Binder) Bind(p *Pipeline, params map[string]ParamValue) (*Bound, diag.L
 		bd.Params[ps.Name] = v
 		bd.RawParams[ps.Name] = formatParam(v)
 	}
-	if ds.HasErrors() {
+	if ds.HasErrors() || invalid {
 		return nil, ds
 	}
 	r := &resolver{b: b, bound: bd, ds: &ds, doc: p.Doc}
@@ -166,25 +180,7 @@ func (b *Binder) Bind(p *Pipeline, params map[string]ParamValue) (*Bound, diag.L
 	if okS && okE {
 		bd.Start, bd.End = start, end
 		if !end.After(start) {
-			endName, startName := paramName(p.EndExpr), paramName(p.StartExpr)
-			f, l, c := p.File, 0, 0
-			ptr := "/segmentation/end"
-			l, c = p.Doc.Pos(ptr)
-			if pv, ok := where[endName]; ok {
-				f, l, c, ptr = pv.File, pv.Line, pv.Col, pv.Pointer
-				if f == "" {
-					f = "command line"
-				}
-			}
-			label := func(param, expr string) string {
-				if param != "" {
-					return param
-				}
-				return "segmentation." + expr
-			}
-			d := ds.Errorf(f, l, c, ptr, "%s (%s) must be after %s (%s)",
-				label(endName, "end"), end.UTC().Format(time.RFC3339), label(startName, "start"), start.UTC().Format(time.RFC3339))
-			d.Hint = "windows are half-open, [start, end): the end instant itself is not loaded"
+			endNotAfterStart(&ds, p, start, end, where)
 		} else if _, err := bd.Windows(); err != nil {
 			l, c := p.Doc.Pos("/segmentation/step")
 			ds.Errorf(p.File, l, c, "/segmentation/step", "%v", err)
@@ -200,6 +196,29 @@ func (b *Binder) Bind(p *Pipeline, params map[string]ParamValue) (*Bound, diag.L
 		return nil, ds.Sort()
 	}
 	return bd, ds.Sort()
+}
+
+// endNotAfterStart reports an empty or reversed range on the value that
+// set the end: a parameter value (from where) or segmentation.end.
+func endNotAfterStart(ds *diag.List, p *Pipeline, start, end time.Time, where map[string]ParamValue) {
+	endName, startName := paramName(p.EndExpr), paramName(p.StartExpr)
+	f, ptr := p.File, "/segmentation/end"
+	l, c := p.Doc.Pos(ptr)
+	if pv, ok := where[endName]; ok {
+		f, l, c, ptr = pv.File, pv.Line, pv.Col, pv.Pointer
+		if f == "" {
+			f = "command line"
+		}
+	}
+	label := func(param, expr string) string {
+		if param != "" {
+			return param
+		}
+		return "segmentation." + expr
+	}
+	d := ds.Errorf(f, l, c, ptr, "%s (%s) must be after %s (%s)",
+		label(endName, "end"), end.UTC().Format(time.RFC3339), label(startName, "start"), start.UTC().Format(time.RFC3339))
+	d.Hint = "windows are half-open, [start, end): the end instant itself is not loaded"
 }
 
 func paramName(expr string) string {
@@ -260,7 +279,7 @@ func (r *resolver) resolve(ptr string, raw any) (any, bool) {
 	case string:
 		t, _, err := ParseTemplate(x)
 		if err != nil {
-			r.errorf(ptr, RefSyntaxHint, "%v", err)
+			r.errorf(ptr, TemplateHint(err), "%v", err)
 			return nil, false
 		}
 		if ref, whole := t.Whole(); whole {
@@ -398,7 +417,7 @@ func (r *resolver) component(cu ComponentUse) BoundComponent {
 		}
 		dv, err := DecodeField(f, v)
 		if err != nil {
-			r.errorf(ptr, fieldHint(f), "%s: %v", displayPath(ptr), err)
+			r.errorf(ptr, fieldHint(f, v), "%s: %v", displayPath(ptr), err)
 			continue
 		}
 		bc.Settings[f.Name] = dv

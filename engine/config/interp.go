@@ -58,6 +58,25 @@ func (t Template) Refs() []*Ref {
 // RefSyntaxHint lists the accepted reference forms.
 const RefSyntaxHint = "references are ${params.NAME}, ${env:NAME}, ${env:NAME:-default} and ${secret:NAME}; write $${ for a literal ${"
 
+// templateError is a reference syntax error with the hint that fits it.
+type templateError struct {
+	msg, hint string
+}
+
+func (e *templateError) Error() string { return e.msg }
+
+// TemplateHint returns the hint for an error of ParseTemplate.
+func TemplateHint(err error) string {
+	if te, ok := err.(*templateError); ok && te.hint != "" {
+		return te.hint
+	}
+	return RefSyntaxHint
+}
+
+func refErrorf(hint, format string, args ...any) error {
+	return &templateError{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
 // ParseTemplate splits s into literal text and references. "$${" is a
 // literal "${". It reports the byte offset of the first syntax error.
 func ParseTemplate(s string) (Template, int, error) {
@@ -82,7 +101,7 @@ func ParseTemplate(s string) (Template, int, error) {
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return nil, i, fmt.Errorf("unterminated reference %q", s[i:])
+			return nil, i, refErrorf("close it with }, or write $${ for a literal ${", "unterminated reference %q", s[i:])
 		}
 		ref, err := parseRef(s[i+2 : i+end])
 		if err != nil {
@@ -102,29 +121,38 @@ func parseRef(body string) (*Ref, error) {
 	case strings.HasPrefix(body, "params."):
 		name := body[len("params."):]
 		if !isName(name) {
-			return nil, fmt.Errorf("invalid parameter reference ${%s}: parameter names are letters, digits and underscores", body)
+			return nil, refErrorf("", "invalid parameter reference ${%s}: parameter names are letters, digits and underscores", body)
 		}
 		return &Ref{Kind: RefParam, Name: name}, nil
 	case strings.HasPrefix(body, "env:"):
 		rest := body[len("env:"):]
 		name, def, hasDef := strings.Cut(rest, ":-")
 		if !isName(name) {
-			return nil, fmt.Errorf("invalid environment reference ${%s}: variable names are letters, digits and underscores", body)
+			return nil, refErrorf("", "invalid environment reference ${%s}: variable names are letters, digits and underscores", body)
 		}
 		return &Ref{Kind: RefEnv, Name: name, Default: def, HasDefault: hasDef}, nil
 	case strings.HasPrefix(body, "secret:"):
 		name := body[len("secret:"):]
 		if strings.Contains(name, ":-") {
-			return nil, fmt.Errorf("secret reference ${%s} cannot have a default: secrets must be set explicitly", body)
+			n := name[:strings.Index(name, ":-")]
+			return nil, refErrorf(fmt.Sprintf("write ${secret:%s} and set %s in the environment, %s_FILE or /run/secrets/%s", n, n, n, strings.ToLower(n)),
+				"secret reference ${%s} cannot have a default: secrets must be set explicitly", body)
 		}
 		if !isName(name) {
-			return nil, fmt.Errorf("invalid secret reference ${%s}: secret names are letters, digits and underscores", body)
+			return nil, refErrorf("", "invalid secret reference ${%s}: secret names are letters, digits and underscores", body)
 		}
 		return &Ref{Kind: RefSecret, Name: name}, nil
 	}
 	scheme, _, _ := strings.Cut(body, ":")
 	scheme, _, _ = strings.Cut(scheme, ".")
-	return nil, fmt.Errorf("unknown reference ${%s}: %q is not params, env or secret", body, scheme)
+	hint := ""
+	switch m := suggest(scheme, []string{"params", "env", "secret"}); m {
+	case "params":
+		hint = "did you mean ${params." + body[len(scheme):][min(1, len(body)-len(scheme)):] + "}?"
+	case "env", "secret":
+		hint = "did you mean ${" + m + ":" + body[len(scheme):][min(1, len(body)-len(scheme)):] + "}?"
+	}
+	return nil, refErrorf(hint, "unknown reference ${%s}: %q is not params, env or secret", body, scheme)
 }
 
 func isName(s string) bool {

@@ -7,11 +7,13 @@ import (
 	"math/big"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"gopkg.in/yaml.v3"
 
 	"github.com/etl-engine/etl/engine/diag"
 	"github.com/etl-engine/etl/schemas"
@@ -56,6 +58,9 @@ func compileSchema(name string, src []byte) (*schemaSet, error) {
 // pointers that failed, so later checks can skip them.
 func (s *schemaSet) validate(doc *Document, ds *diag.List) map[string]bool {
 	failed := map[string]bool{}
+	for p := range doc.bad {
+		failed[p] = true
+	}
 	err := s.compiled.Validate(doc.Data)
 	if err == nil {
 		return failed
@@ -65,16 +70,30 @@ func (s *schemaSet) validate(doc *Document, ds *diag.List) map[string]bool {
 		ds.Errorf(doc.File, 1, 1, "", "schema validation: %v", err)
 		return failed
 	}
-	for _, leaf := range s.leaves(ve) {
-		s.report(doc, leaf, ds, failed)
+	leaves := s.leaves(ve)
+	// A key that is missing and an unknown key that looks like it are one
+	// typo: report the unknown key with its "did you mean", not both.
+	typos := map[string]bool{}
+	for _, e := range leaves {
+		if k, ok := e.ErrorKind.(*kind.AdditionalProperties); ok {
+			allowed := s.propertiesAt(e.SchemaURL)
+			for _, name := range k.Properties {
+				if m := suggest(name, allowed); m != "" {
+					typos[pointerOf(e.InstanceLocation...)+"/"+escapePointer(m)] = true
+				}
+			}
+		}
+	}
+	for _, leaf := range leaves {
+		s.report(doc, leaf, ds, failed, typos)
 	}
 	return failed
 }
 
 // leaves flattens a validation error tree to the failures worth showing.
 // Under anyOf, the branch that only accepts a ${...} reference is dropped
-// when the value is not a reference, so "expected integer" is shown rather
-// than "does not match pattern".
+// when another branch remains, so "expected integer" or "above the maximum"
+// is shown rather than "does not match pattern" as well.
 func (s *schemaSet) leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(e.Causes) == 0 {
 		if _, isRef := e.ErrorKind.(*kind.Reference); isRef {
@@ -86,7 +105,7 @@ func (s *schemaSet) leaves(e *jsonschema.ValidationError) []*jsonschema.Validati
 	if _, any := e.ErrorKind.(*kind.AnyOf); any {
 		var kept []*jsonschema.ValidationError
 		for _, c := range causes {
-			if !strings.Contains(c.SchemaURL, "$defs/ref") {
+			if !isRefBranch(c) {
 				kept = append(kept, c)
 			}
 		}
@@ -101,8 +120,35 @@ func (s *schemaSet) leaves(e *jsonschema.ValidationError) []*jsonschema.Validati
 	return out
 }
 
-func (s *schemaSet) report(doc *Document, e *jsonschema.ValidationError, ds *diag.List, failed map[string]bool) {
+// refDef is the schema location of a ${...} reference.
+const refDef = "#/$defs/ref"
+
+// isRefBranch tells whether a failed anyOf branch is the one that accepts
+// only a reference: the ref definition itself, or a $ref to it.
+func isRefBranch(e *jsonschema.ValidationError) bool {
+	if strings.HasSuffix(e.SchemaURL, refDef) {
+		return true
+	}
+	if r, ok := e.ErrorKind.(*kind.Reference); ok {
+		return strings.HasSuffix(r.URL, refDef)
+	}
+	return false
+}
+
+func (s *schemaSet) report(doc *Document, e *jsonschema.ValidationError, ds *diag.List, failed, typos map[string]bool) {
 	ptr := pointerOf(e.InstanceLocation...)
+	if doc.bad[ptr] {
+		return // reported while parsing
+	}
+	if strings.HasSuffix(e.SchemaURL, "#/$defs/secret_ref") {
+		// The secret field check says it better, and never shows the value.
+		return
+	}
+	if n, ok := doc.Node(ptr); ok && n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		if _, _, err := ParseTemplate(n.Value); err != nil {
+			return // a broken reference, reported by the reference check
+		}
+	}
 	where := displayPath(ptr)
 	line, col := doc.Pos(ptr)
 	add := func(p string, l, c int, hint, format string, args ...any) {
@@ -125,10 +171,19 @@ func (s *schemaSet) report(doc *Document, e *jsonschema.ValidationError, ds *dia
 	case *kind.Required:
 		l, c := doc.KeyPos(ptr)
 		for _, name := range k.Missing {
-			add(ptr+"/"+escapePointer(name), l, c, "", "missing required key %q in %s", name, where)
+			p := ptr + "/" + escapePointer(name)
+			if typos[p] {
+				failed[p] = true
+				continue
+			}
+			add(p, l, c, "", "missing required key %q in %s", name, where)
 		}
 	case *kind.Type:
-		add(ptr, line, col, "", "%s: expected %s, got %s", where, strings.Join(k.Want, " or "), describe(doc, ptr, k.Got))
+		if strings.HasSuffix(e.SchemaURL, "#/$defs/duration") {
+			add(ptr, line, col, DurationHint, "%s: expected a duration, got %s", where, describe(doc, ptr, k.Got))
+			break
+		}
+		add(ptr, line, col, "", "%s: expected %s, got %s", where, wantText(k.Want), describe(doc, ptr, k.Got))
 	case *kind.Enum:
 		want := make([]string, len(k.Want))
 		for i, w := range k.Want {
@@ -143,7 +198,13 @@ func (s *schemaSet) report(doc *Document, e *jsonschema.ValidationError, ds *dia
 	case *kind.Maximum:
 		add(ptr, line, col, "", "%s: %s is above the maximum %s", where, ratText(k.Got), ratText(k.Want))
 	case *kind.UniqueItems:
-		add(ptr, line, col, "", "%s: items %d and %d are the same", where, k.Duplicates[0], k.Duplicates[1])
+		dup := ptr + "/" + strconv.Itoa(k.Duplicates[1])
+		l, c := doc.Pos(dup)
+		what := "an item"
+		if n, ok := doc.Node(dup); ok && n.Kind == yaml.ScalarNode {
+			what = strconv.Quote(n.Value)
+		}
+		add(ptr, l, c, "remove the repeated item", "%s: %s is listed twice", where, what)
 	case *kind.Pattern:
 		add(ptr, line, col, "", "%s: %q is not a valid reference such as ${params.NAME}", where, k.Got)
 	case *kind.FalseSchema:
@@ -153,19 +214,53 @@ func (s *schemaSet) report(doc *Document, e *jsonschema.ValidationError, ds *dia
 	}
 }
 
-// describe names the type of a value for a type error, quoting short
-// strings so the user sees what was written.
+// describe names the type of a value for a type error, with the value as
+// written when it is a short scalar.
 func describe(doc *Document, ptr, got string) string {
-	if n, ok := doc.Node(ptr); ok && got == "string" && len(n.Value) <= 40 {
-		return "string " + fmt.Sprintf("%q", n.Value)
-	}
 	switch got {
 	case "object":
 		return "a mapping"
 	case "array":
 		return "a list"
+	case "null":
+		return "nothing (null)"
+	}
+	if n, ok := doc.Node(ptr); ok && n.Kind == yaml.ScalarNode && len(n.Value) <= 40 {
+		switch {
+		case got == "string":
+			return "string " + fmt.Sprintf("%q", n.Value)
+		case n.Tag == "!!int":
+			return "integer " + n.Value
+		}
+		return got + " " + n.Value
 	}
 	return got
+}
+
+// wantText lists the expected JSON types: "string", "string or integer".
+func wantText(want []string) string {
+	switch len(want) {
+	case 0:
+		return "nothing"
+	}
+	if slices.Contains(want, "number") {
+		want = slices.DeleteFunc(slices.Clone(want), func(w string) bool { return w == "integer" })
+	}
+	names := make([]string, len(want))
+	for i, w := range want {
+		switch w {
+		case "array":
+			names[i] = "a list"
+		case "object":
+			names[i] = "a mapping"
+		default:
+			names[i] = w
+		}
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func jsonText(v any) string {

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -56,10 +59,10 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // LoadTrigger reads and checks a trigger file on its own (not against its
 // pipeline; see CheckTrigger).
 func LoadTrigger(file string) (*Trigger, diag.List) {
-	src, err := os.ReadFile(file)
+	src, err := ReadFile(file)
 	if err != nil {
 		var ds diag.List
-		ds.Errorf(file, 0, 0, "", "cannot read trigger: %v", pathError(err))
+		ds.Errorf(file, 0, 0, "", "cannot read trigger: %v", err)
 		return nil, ds
 	}
 	return ParseTrigger(file, src)
@@ -71,13 +74,21 @@ func ParseTrigger(file string, src []byte) (*Trigger, diag.List) {
 	if doc == nil {
 		return nil, ds
 	}
+	return TriggerFromDoc(doc, ds)
+}
+
+// TriggerFromDoc checks a parsed document as a trigger; ds holds what Parse
+// reported.
+func TriggerFromDoc(doc *Document, ds diag.List) (*Trigger, diag.List) {
+	file := doc.File
 	schema, err := triggerSchema()
 	if err != nil {
 		ds.Errorf(file, 0, 0, "", "%v", err)
 		return nil, ds
 	}
 	failed := schema.validate(doc, &ds)
-	c := &checker{doc: doc, ds: &ds, failed: failed}
+	c := newChecker(doc, &ds, failed)
+	c.trigger = true
 	t := &Trigger{File: file, Doc: doc, Params: map[string]ParamValue{}, Catchup: CatchupRun, SkipIfRunning: true, Location: time.UTC, MaxAttempts: 3, RetryBackoff: 10 * time.Minute}
 	if name, ok := c.str("/name"); ok {
 		t.Name = name
@@ -97,7 +108,9 @@ func ParseTrigger(file string, src []byte) (*Trigger, diag.List) {
 		t.MaxAttempts = int(v)
 	}
 	c.duration("/retry/backoff", &t.RetryBackoff)
-	if s, ok := c.str("/pipeline"); ok {
+	if s, ok := c.str("/pipeline"); ok && strings.TrimSpace(s) == "" {
+		c.errorf("/pipeline", "write the pipeline file's path, relative to this file's folder", "pipeline is empty")
+	} else if ok {
 		t.PipelineFile = s
 		t.PipelinePath = s
 		if !filepath.IsAbs(s) {
@@ -141,16 +154,35 @@ func ParseTrigger(file string, src []byte) (*Trigger, diag.List) {
 		}
 		t.CompletedAt = at
 	}
+	c.literalSecrets("", doc.Data)
 	t.RunID, _ = c.str("/run_id")
 	t.LastError, _ = c.str("/last_error")
 	if params, ok := c.value("/params").(map[string]any); ok {
 		for name, v := range params {
 			ptr := pointerOf("params", name)
 			l, col := doc.Pos(ptr)
-			t.Params[name] = ParamValue{Value: v, File: file, Line: l, Col: col, Pointer: ptr}
+			kl, kc := doc.KeyPos(ptr)
+			// A value already reported (by the schema, say) is kept as given
+			// but invalid, so that it is not reported again as missing.
+			t.Params[name] = ParamValue{Value: v, File: file, Line: l, Col: col, Pointer: ptr, KeyLine: kl, KeyCol: kc, Invalid: c.failed[ptr]}
 		}
 	}
 	return t, ds.Sort()
+}
+
+// yamlFiles lists the .yaml and .yml files of a folder, for suggestions.
+func yamlFiles(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // PipelineLoader loads a pipeline file; LoadPipeline is one, a caching
@@ -169,14 +201,31 @@ func CheckTrigger(t *Trigger, load PipelineLoader) (*Pipeline, diag.List) {
 		load = LoadPipeline
 	}
 	line, col := t.Doc.Pos("/pipeline")
-	if _, err := os.Stat(t.PipelinePath); err != nil {
+	info, err := os.Stat(t.PipelinePath)
+	switch {
+	case err == nil && !info.Mode().IsRegular():
+		ds.Errorf(t.File, line, col, "/pipeline", "pipeline %s is not a file", t.PipelinePath).Hint = "name the pipeline's .yaml file, relative to this file's folder"
+		return nil, ds
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		ds.Errorf(t.File, line, col, "/pipeline", "cannot read pipeline %s: %v", t.PipelinePath, pathError(err))
+		return nil, ds
+	case err != nil:
 		d := ds.Errorf(t.File, line, col, "/pipeline", "pipeline file %s does not exist", t.PipelinePath)
 		d.Hint = "the path is relative to the trigger file's folder, e.g. ../pipelines/qb_items_backfill.yaml"
+		if m := suggest(filepath.Base(t.PipelinePath), yamlFiles(filepath.Dir(t.PipelinePath))); m != "" {
+			d.Hint = "did you mean " + filepath.ToSlash(filepath.Join(filepath.Dir(t.PipelineFile), m)) + "?"
+		}
 		return nil, ds
 	}
 	p, pds := load(t.PipelinePath)
 	if p == nil || pds.HasErrors() {
-		ds.Errorf(t.File, line, col, "/pipeline", "pipeline %s has errors; fix them first", t.PipelinePath)
+		n, _ := pds.Count()
+		s := "s"
+		if n == 1 {
+			s = ""
+		}
+		d := ds.Errorf(t.File, line, col, "/pipeline", "pipeline %s has %d error%s; its params are not checked until they are fixed", t.PipelinePath, n, s)
+		d.Hint = "etl lint " + t.PipelinePath + " lists them"
 		return p, ds
 	}
 	ptr := "/params"

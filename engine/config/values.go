@@ -14,17 +14,26 @@ import (
 func ParseTimestamp(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err == nil {
-		return t, nil
+		return checkOffset(s, t)
 	}
-	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
 		if _, err2 := time.Parse(layout, s); err2 == nil {
 			return time.Time{}, fmt.Errorf("timestamp %q has no UTC offset", s)
 		}
 	}
 	if t2, err2 := time.Parse("2006-01-02 15:04:05Z07:00", s); err2 == nil {
-		return t2, nil
+		return checkOffset(s, t2)
 	}
 	return time.Time{}, fmt.Errorf("%q is not a timestamp", s)
+}
+
+// checkOffset refuses offsets of 24 hours or more, which time.Parse lets
+// through but RFC 3339 does not allow.
+func checkOffset(s string, t time.Time) (time.Time, error) {
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return time.Time{}, fmt.Errorf("timestamp %q: offset %s is out of range", s, t.Format("-07:00"))
+	}
+	return t, nil
 }
 
 // TimestampHint explains the accepted timestamp form.

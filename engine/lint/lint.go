@@ -9,10 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
-
-	"gopkg.in/yaml.v3"
+	"sync"
 
 	"github.com/etl-engine/etl/engine/config"
 	"github.com/etl-engine/etl/engine/diag"
@@ -27,7 +27,8 @@ type Result struct {
 }
 
 // Run lints the given files and folders (recursing into folders for
-// .yaml and .yml files).
+// .yaml and .yml files, skipping hidden folders and folders named
+// testdata).
 func Run(paths []string) Result {
 	var res Result
 	var files []string
@@ -42,9 +43,27 @@ func Run(paths []string) Result {
 	slices.Sort(files)
 	files = slices.Compact(files)
 	res.Files = files
+	// Files are checked in parallel, one worker per CPU; each file's
+	// findings depend only on its content (and its pipeline's), so the
+	// sorted result is the same in any order.
 	l := &linter{pipelines: map[string]*pipelineResult{}}
-	for _, f := range files {
-		res.Diagnostics = append(res.Diagnostics, l.file(f)...)
+	found := make([]diag.List, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := range next {
+				found[i] = l.file(files[i])
+			}
+		})
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, ds := range found {
+		res.Diagnostics = append(res.Diagnostics, ds...)
 	}
 	res.Diagnostics = res.Diagnostics.Sort()
 	res.Errors, res.Warnings = res.Diagnostics.Count()
@@ -70,7 +89,9 @@ func collect(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
+		// Hidden folders and, as with the go tool, folders named testdata
+		// (which hold broken files on purpose) are skipped unless named.
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
@@ -87,38 +108,53 @@ type pipelineResult struct {
 }
 
 type linter struct {
+	mu sync.Mutex
 	// pipelines caches pipelines by path, so a pipeline used by several
-	// triggers is read once.
+	// triggers is usually read once (twice at worst, when two workers ask
+	// for it at the same time).
 	pipelines map[string]*pipelineResult
 }
 
 func (l *linter) pipeline(path string) (*config.Pipeline, diag.List) {
 	key := filepath.Clean(path)
-	if r, ok := l.pipelines[key]; ok {
+	l.mu.Lock()
+	r, ok := l.pipelines[key]
+	l.mu.Unlock()
+	if ok {
 		return r.p, r.ds
 	}
 	p, ds := config.LoadPipeline(key)
-	l.pipelines[key] = &pipelineResult{p: p, ds: ds}
+	l.remember(key, p, ds)
 	return p, ds
+}
+
+func (l *linter) remember(key string, p *config.Pipeline, ds diag.List) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pipelines[key] = &pipelineResult{p: p, ds: ds}
 }
 
 // file lints one file as a trigger or a pipeline.
 func (l *linter) file(path string) diag.List {
-	src, err := os.ReadFile(path)
+	src, err := config.ReadFile(path)
 	if err != nil {
 		var ds diag.List
 		ds.Errorf(path, 0, 0, "", "cannot read: %v", err)
 		return ds
 	}
-	if !isTrigger(path, src) {
-		p, ds := config.ParsePipeline(path, src)
-		l.pipelines[filepath.Clean(path)] = &pipelineResult{p: p, ds: ds}
+	doc, ds := config.Parse(path, src)
+	if doc == nil {
+		return ds.Sort()
+	}
+	if !isTrigger(path, doc) {
+		p, ds := config.PipelineFromDoc(doc, ds)
+		l.remember(filepath.Clean(path), p, ds)
 		if p != nil && !ds.HasErrors() {
 			ds = append(ds, checkDefaults(p)...)
 		}
 		return ds
 	}
-	t, ds := config.ParseTrigger(path, src)
+	t, ds := config.TriggerFromDoc(doc, ds)
 	if t == nil || t.PipelinePath == "" {
 		return ds
 	}
@@ -141,16 +177,14 @@ func checkDefaults(p *config.Pipeline) diag.List {
 }
 
 // isTrigger tells a trigger file from a pipeline file: triggers name a
-// pipeline at the top level, or live in a folder named triggers.
-func isTrigger(path string, src []byte) bool {
-	var top map[string]yaml.Node
-	if err := yaml.Unmarshal(src, &top); err == nil {
-		if _, ok := top["pipeline"]; ok {
-			return true
-		}
-		if _, ok := top["loader"]; ok {
-			return false
-		}
+// pipeline at the top level, pipelines have a loader; failing both, files
+// in a folder named triggers are triggers.
+func isTrigger(path string, doc *config.Document) bool {
+	switch {
+	case doc.Has("/pipeline"):
+		return true
+	case doc.Has("/loader"):
+		return false
 	}
 	return filepath.Base(filepath.Dir(path)) == "triggers"
 }

@@ -32,8 +32,10 @@ type Config struct {
 	Progress Progress
 	// Fresh starts a new run even if an unfinished one could be resumed.
 	Fresh bool
-	// Trigger names the trigger that started the run, if any.
-	Trigger string
+	// Trigger names the trigger that started the run, if any; TriggerOnce
+	// marks a one-time trigger, whose completion is recorded with the run.
+	Trigger     string
+	TriggerOnce bool
 	// LeaseTTL is how long the pipeline's lease lasts without renewal.
 	// Defaults to 30s.
 	LeaseTTL time.Duration
@@ -175,7 +177,7 @@ func (e *execution) execute(ctx context.Context) (*Result, error) {
 	}()
 	run, err := e.store.StartRun(ctx, lease, state.RunSpec{
 		Pipeline: e.b.Name, PlanKey: e.b.PlanKey, Params: e.b.RawParams,
-		Windows: windows, Fresh: e.cfg.Fresh, Trigger: e.cfg.Trigger,
+		Windows: windows, Fresh: e.cfg.Fresh, Trigger: e.cfg.Trigger, TriggerOnce: e.cfg.TriggerOnce,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the run: %w", err)

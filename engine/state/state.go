@@ -56,8 +56,13 @@ type RunSpec struct {
 	Params  map[string]string
 	Windows []plan.Window
 	// Fresh starts a new run even when an unfinished one could be resumed.
-	Fresh   bool
-	Trigger string
+	Fresh bool
+	// Trigger names the trigger that started the run, if any. When
+	// TriggerOnce is set, StartRun refuses with ErrTriggerCompleted if the
+	// trigger is already recorded as completed, and FinishRun records the
+	// completion in the same transaction as the run's end.
+	Trigger     string
+	TriggerOnce bool
 }
 
 // Run is a run as stored.

@@ -428,3 +428,53 @@ func LocalTime(t time.Time) string {
 	}
 	return t.In(loc).Format("2006-01-02 15:04 -07:00")
 }
+
+// ErrNotActive is returned by FireNow for a completed or disabled trigger.
+var ErrNotActive = errors.New("trigger is not active")
+
+// FireNow runs the trigger in path at once, whatever its run_at or
+// schedule, waits for the run, and records the outcome in the file as the
+// scheduler would (a one-time trigger flips to completed).
+func (s *Scheduler) FireNow(ctx context.Context, path string) (string, error) {
+	s.init()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("trigger %s: %w", path, err)
+	}
+	s.load(path, fi, nil)
+	s.mu.Lock()
+	e := s.entries[path]
+	if e.invalid != "" {
+		s.mu.Unlock()
+		return "", fmt.Errorf("trigger %s is invalid:\n%s", path, e.invalid)
+	}
+	t := e.trig
+	if t.Status != config.StatusActive {
+		s.mu.Unlock()
+		return "", fmt.Errorf("%w: %s is %s (to run it again: etl triggers reset %s)", ErrNotActive, t.Name, t.Status, path)
+	}
+	e.running = true
+	e.attempts++
+	s.mu.Unlock()
+	s.Log.Info("firing trigger now", "file", path, "trigger", t.Name)
+	runID, err := s.Runner.Fire(ctx, t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.running = false
+	s.finished(ctx, e, t, runID, err)
+	return runID, err
+}
+
+// Reset makes a completed (or disabled) trigger active again: status
+// active, and completed_at, run_id and last_error removed.
+func Reset(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := Rewrite(src, Edit{Set: []KeyValue{{Key: "status", Value: config.StatusActive}}, Remove: []string{"completed_at", "run_id", "last_error"}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return WriteFileAtomic(path, out)
+}
