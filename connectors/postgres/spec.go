@@ -30,7 +30,7 @@ var Spec = component.Spec{
 		{Name: FieldHost, Type: component.TypeString, Default: "localhost", Description: "Host name, or a unix socket folder."},
 		{Name: FieldPort, Type: component.TypeInteger, Default: int64(5432), Min: component.Int64(1), Max: component.Int64(65535), Description: "Server port."},
 		{Name: FieldDatabase, Type: component.TypeString, Required: true, Description: "Database name."},
-		{Name: FieldUser, Type: component.TypeString, Required: true, Secret: true, Description: "Role to connect as."},
+		{Name: FieldUser, Type: component.TypeString, Required: true, Description: "Role to connect as; not a secret, but it may be read from the secret sources with ${secret:POSTGRES_USER}."},
 		{Name: FieldPassword, Type: component.TypeString, Required: true, Secret: true, Description: "Password of the role."},
 		{Name: FieldSSLMode, Type: component.TypeString, Default: "prefer", Enum: []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, Description: "TLS mode."},
 		{Name: FieldSchema, Type: component.TypeIdentifier, Default: "raw", Description: "Target schema."},
