@@ -39,6 +39,23 @@ type app struct {
 	// logFormat and logLevel are the persistent --log-format and
 	// --log-level flags.
 	logFormat, logLevel string
+	// envOverlay holds variables that take precedence over the process
+	// environment (etl demo points the pipelines at its own sandbox and
+	// database this way, without touching the real environment).
+	envOverlay map[string]string
+}
+
+// lookupEnv reads a variable from the overlay, then the environment.
+func (a *app) lookupEnv(name string) (string, bool) {
+	if v, ok := a.envOverlay[name]; ok {
+		return v, true
+	}
+	return os.LookupEnv(name)
+}
+
+// secrets returns the resolver of ${secret:NAME} references.
+func (a *app) secrets() *secret.Resolver {
+	return &secret.Resolver{LookupEnv: a.lookupEnv}
 }
 
 // logger returns the command's structured logger on w, scrubbed of

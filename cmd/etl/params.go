@@ -7,7 +7,6 @@ import (
 
 	"github.com/etl-engine/etl/engine/config"
 	"github.com/etl-engine/etl/engine/diag"
-	"github.com/etl-engine/etl/engine/secret"
 )
 
 // parseParams turns repeated --param NAME=VALUE flags into parameter values.
@@ -39,7 +38,7 @@ func (a *app) bindPipeline(w io.Writer, file string, paramFlags []string, mode c
 		printDiags(w, ds)
 		return nil, withCode(exitConfig, fmt.Errorf("%s has errors; run etl lint %s", file, file))
 	}
-	b := &config.Binder{Mode: mode, Secrets: &secret.Resolver{}}
+	b := &config.Binder{Mode: mode, Secrets: a.secrets(), LookupEnv: a.lookupEnv}
 	bound, bds := b.Bind(p, params)
 	if bound == nil || bds.HasErrors() {
 		printDiags(w, bds)

@@ -30,6 +30,7 @@ Exit codes: 0 ok, 1 failed (resumable: run it again) or lint findings,
 	root.AddCommand(
 		newRunCmd(a),
 		newSandboxCmd(a),
+		newDemoCmd(a),
 		newVersionCmd(),
 		newLintCmd(a),
 		newPlanCmd(a),

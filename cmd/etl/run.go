@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,8 @@ type runFlags struct {
 	evidenceDir string
 	progress    string
 	leaseTTL    time.Duration
+	// requestsPerMinute, when positive, overrides the pipeline's rate limit.
+	requestsPerMinute int
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -58,6 +61,7 @@ Secrets come from the environment, NAME_FILE, or /run/secrets/<name>
 	cmd.Flags().StringVar(&f.evidenceDir, "evidence-dir", "evidence", "root folder of the evidence archive")
 	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none")
 	cmd.Flags().DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long the pipeline's lease lasts without renewal")
+	cmd.Flags().IntVar(&f.requestsPerMinute, "requests-per-minute", 0, "override the pipeline's rate_limit.requests_per_minute (e.g. against the local sandbox); QBO allows 500")
 	return cmd
 }
 
@@ -72,28 +76,37 @@ func (a *app) runPipeline(ctx context.Context, stderr, stdout io.Writer, file st
 }
 
 func (a *app) execute(ctx context.Context, stderr, stdout io.Writer, bound *config.Bound, f runFlags, trigger string) error {
+	_, err := a.executeBound(ctx, stderr, stdout, bound, f, trigger, false)
+	return classifyRunError(err)
+}
+
+// executeBound runs a bound pipeline and prints its summary; the error is
+// the run's own, not yet mapped to an exit code.
+func (a *app) executeBound(ctx context.Context, stderr, stdout io.Writer, bound *config.Bound, f runFlags, trigger string, once bool) (*run.Result, error) {
 	log, err := a.logger(stderr)
 	if err != nil {
-		return withCode(exitConfig, err)
+		return nil, withCode(exitConfig, err)
+	}
+	if f.requestsPerMinute > 0 {
+		bound.RateLimit.RequestsPerMinute = f.requestsPerMinute
 	}
 	progress, err := newProgress(f.progress, stderr, log, a)
 	if err != nil {
-		return withCode(exitConfig, err)
+		return nil, withCode(exitConfig, err)
 	}
 	res, err := run.Execute(ctx, run.Config{
 		Bound: bound, Logger: log, Redactor: a.redactor, Progress: progress,
-		Fresh: f.fresh, Trigger: trigger, LeaseTTL: f.leaseTTL, EvidenceDir: f.evidenceDir,
+		Fresh: f.fresh, Trigger: trigger, TriggerOnce: once, LeaseTTL: f.leaseTTL, EvidenceDir: f.evidenceDir,
 	})
-	out := stdout
-	if res != nil {
+	if res != nil && res.Report != nil {
 		t := res.Report
-		fmt.Fprintf(out, "run %s %s: %d of %d windows completed", res.Run.RunID, res.Run.Status, t.Totals.Completed, t.Totals.Windows)
-		fmt.Fprintf(out, ", %d records at the source, %d inserted, %d updated, %d unchanged\n", t.Totals.SourceCount, t.Totals.Inserted, t.Totals.Updated, t.Totals.Unchanged)
+		fmt.Fprintf(stdout, "run %s %s: %d of %d windows completed", res.Run.RunID, res.Run.Status, t.Totals.Completed, t.Totals.Windows)
+		fmt.Fprintf(stdout, ", %d records at the source, %d inserted, %d updated, %d unchanged\n", t.Totals.SourceCount, t.Totals.Inserted, t.Totals.Updated, t.Totals.Unchanged)
 		if res.ReportDir != "" {
-			fmt.Fprintf(out, "report: %s\n", res.ReportDir+string(os.PathSeparator)+"report.html")
+			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(res.ReportDir, "report.html"))
 		}
 	}
-	return classifyRunError(err)
+	return res, err
 }
 
 // classifyRunError maps a run's failure to its documented exit code.

@@ -161,6 +161,9 @@ type BuildContext struct {
 	Retry     retry.Policy
 	RateLimit RateLimit
 	Timeouts  Timeouts
+	// WindowConcurrency is how many windows the run loads at once; an
+	// exporter sizes its connection pool from it.
+	WindowConcurrency int
 	// CursorField is the source field that places a record in a window
 	// (segmentation.cursor_field).
 	CursorField string

@@ -131,13 +131,14 @@ func newExecution(cfg Config) (*execution, error) {
 
 func (e *execution) buildContext() component.BuildContext {
 	return component.BuildContext{
-		Pipeline:    e.b.Name,
-		Logger:      e.log,
-		Retry:       e.b.Retry,
-		RateLimit:   e.b.RateLimit,
-		Timeouts:    e.b.Timeouts,
-		CursorField: e.b.CursorField,
-		Redactor:    e.cfg.Redactor,
+		Pipeline:          e.b.Name,
+		Logger:            e.log,
+		Retry:             e.b.Retry,
+		RateLimit:         e.b.RateLimit,
+		Timeouts:          e.b.Timeouts,
+		CursorField:       e.b.CursorField,
+		WindowConcurrency: e.b.WindowConcurrency,
+		Redactor:          e.cfg.Redactor,
 	}
 }
 
