@@ -213,6 +213,15 @@ func joinMax(items []string, n int) string {
 	return out
 }
 
+// JSON renders the report as indented JSON.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding report.json: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
 // Write archives the report as report.json, report.md and report.html in
 // dir (created with mode 0750). Each file is written to a temporary name
 // and renamed, so a reader never sees half a report. scrub, when not nil,
@@ -221,9 +230,9 @@ func (r *Report) Write(dir string, scrub func(string) string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	js, err := json.MarshalIndent(r, "", "  ")
+	js, err := r.JSON()
 	if err != nil {
-		return fmt.Errorf("encoding report.json: %w", err)
+		return err
 	}
 	md, err := r.Markdown()
 	if err != nil {
@@ -233,7 +242,7 @@ func (r *Report) Write(dir string, scrub func(string) string) error {
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"report.json": append(js, '\n'), "report.md": md, "report.html": html} {
+	for name, data := range map[string][]byte{"report.json": js, "report.md": md, "report.html": html} {
 		if scrub != nil {
 			data = []byte(scrub(string(data)))
 		}

@@ -59,6 +59,10 @@ type Scheduler struct {
 	// BusyRetry is how long to wait before looking again at a trigger
 	// whose pipeline another run holds. Defaults to 30s.
 	BusyRetry time.Duration
+	// AfterRun, when set, is called after a run returned and before its
+	// outcome is written to the trigger file. Crash tests use it to kill the
+	// process at exactly that point.
+	AfterRun func(t *config.Trigger, runID string, err error)
 
 	once    sync.Once
 	mu      sync.Mutex
@@ -321,6 +325,9 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, reason string, now time.
 	go func() {
 		defer s.wg.Done()
 		runID, err := s.Runner.Fire(ctx, t)
+		if s.AfterRun != nil {
+			s.AfterRun(t, runID, err)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		e.running = false

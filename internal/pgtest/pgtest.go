@@ -64,9 +64,13 @@ var shared struct {
 	seq atomic.Int64
 }
 
-// Main runs the tests, then stops the cluster if one was started. Call it
-// from TestMain.
-func Main(m *testing.M) {
+// Main runs the tests, then stops the cluster if one was started, and
+// exits. Call it from TestMain.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain that has its own clean-up:
+// it returns the tests' exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	shared.mu.Lock()
 	if shared.srv != nil && shared.srv.cluster != nil {
@@ -77,7 +81,7 @@ func Main(m *testing.M) {
 		cancel()
 	}
 	shared.mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // getServer starts the cluster (or reads EnvDatabaseURL) once.
