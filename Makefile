@@ -5,7 +5,7 @@ BIN ?= bin/etl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test vet lint bench fmt
+.PHONY: build test vet lint bench fmt demo
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/etl
@@ -22,6 +22,9 @@ test: vet lint
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/lint/
+
+demo: build
+	$(BIN) demo
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
