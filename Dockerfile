@@ -73,7 +73,7 @@ COPY schemas/ /app/schemas/
 COPY --chown=65532:65532 triggers/ /app/triggers/
 # Runs write evidence to ./evidence. The folder exists with the etl user as
 # owner so that a fresh named volume mounted here inherits that owner.
-RUN mkdir -p /app/evidence && chown 65532:65532 /app/evidence
+RUN mkdir -p /app/evidence /var/lib/qbo-sandbox && chown 65532:65532 /app/evidence /var/lib/qbo-sandbox
 VOLUME ["/app/evidence"]
 
 USER 65532:65532

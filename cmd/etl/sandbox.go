@@ -67,6 +67,7 @@ those). Fault flags inject QBO's failure modes.`,
 	fl.StringVar(&o.ClientSecret, "client-secret", "sandbox-client-secret", "OAuth2 client secret accepted")
 	fl.StringVar(&o.RefreshToken, "refresh-token", "sandbox-refresh-token-0", "initial refresh token accepted")
 	fl.DurationVar(&ttl, "access-token-ttl", time.Hour, "lifetime of issued access tokens")
+	fl.StringVar(&o.TokenStateFile, "token-state", "", "file keeping the valid refresh token across restarts (created 0600)")
 	fl.IntVar(&o.RequestsPerMinute, "requests-per-minute", 500, "per-realm request limit (429 above; negative disables)")
 	fl.IntVar(&o.MaxInFlight, "max-in-flight", 10, "per-realm concurrent request limit (429 above; negative disables)")
 	fl.IntVar(&f.Every429, "fault-429-every", 0, "answer every K-th data request with 429")

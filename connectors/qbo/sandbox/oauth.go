@@ -6,8 +6,13 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -44,17 +49,59 @@ type authState struct {
 	realm        string
 	tokens       map[string]*accessToken
 	issued       []*accessToken // issue order
+	// stateFile, when set, keeps the valid refresh token across restarts.
+	stateFile string
 }
 
-func newAuthState(o Options) *authState {
-	return &authState{
+func newAuthState(o Options) (*authState, error) {
+	a := &authState{
 		clientID:     o.ClientID,
 		clientSecret: o.ClientSecret,
 		refresh:      o.RefreshToken,
 		ttl:          o.AccessTokenTTL,
 		realm:        o.RealmID,
 		tokens:       make(map[string]*accessToken),
+		stateFile:    o.TokenStateFile,
 	}
+	if a.stateFile != "" {
+		b, err := os.ReadFile(a.stateFile)
+		switch {
+		case err == nil && len(strings.TrimSpace(string(b))) > 0:
+			a.refresh = strings.TrimSpace(string(b))
+		case err == nil || errors.Is(err, fs.ErrNotExist):
+			if err := a.persist(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("sandbox: reading token state %s: %w", a.stateFile, err)
+		}
+	}
+	return a, nil
+}
+
+// persist writes the valid refresh token to the state file (mode 0600,
+// temporary file and rename), so a restarted sandbox accepts the token its
+// clients hold, as QBO would.
+func (a *authState) persist() error {
+	if a.stateFile == "" {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(a.stateFile), ".sandbox-token-*")
+	if err != nil {
+		return fmt.Errorf("sandbox: writing token state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(a.refresh); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sandbox: writing token state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("sandbox: writing token state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), a.stateFile); err != nil {
+		return fmt.Errorf("sandbox: writing token state: %w", err)
+	}
+	return nil
 }
 
 // tokenResponse is the 200 body of the token endpoint.
@@ -147,7 +194,14 @@ func (a *authState) rotate(presented string, now time.Time) (tokenResponse, bool
 	if presented == "" || !equal(presented, a.refresh) {
 		return tokenResponse{}, false
 	}
+	previous := a.refresh
 	a.refresh = randomToken("AB11")
+	if err := a.persist(); err != nil {
+		// Refuse the rotation rather than hand out a token a restart would
+		// forget.
+		a.refresh = previous
+		return tokenResponse{}, false
+	}
 	access := randomToken("sbx.")
 	tok := &accessToken{realm: a.realm, stats: TokenStats{
 		Seq:       len(a.issued) + 1,

@@ -209,3 +209,30 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 	}
 	return req
 }
+
+func TestTokenStateFileSurvivesARestart(t *testing.T) {
+	o := smallOptions()
+	o.TokenStateFile = t.TempDir() + "/token"
+	e := newEnv(t, o)
+	res := e.refresh(DefaultRefreshToken)
+	if res.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.status, res.body)
+	}
+	var tr struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(res.body, &tr); err != nil {
+		t.Fatal(err)
+	}
+	// A new server from the same file accepts the rotated token only.
+	restarted := newEnv(t, o)
+	if got := restarted.s.RefreshToken(); got != tr.RefreshToken {
+		t.Fatalf("after a restart the valid token is %q, want the rotated one", got)
+	}
+	if res := restarted.refresh(DefaultRefreshToken); res.status != http.StatusBadRequest {
+		t.Fatalf("the initial token still works after rotation and restart: %d", res.status)
+	}
+	if res := restarted.refresh(tr.RefreshToken); res.status != http.StatusOK {
+		t.Fatalf("the rotated token is refused after a restart: %d %s", res.status, res.body)
+	}
+}

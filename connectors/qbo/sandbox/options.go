@@ -65,6 +65,12 @@ type Options struct {
 	ClientID, ClientSecret string
 	// RefreshToken is the initial valid refresh token.
 	RefreshToken string
+	// TokenStateFile, when set, keeps the valid refresh token in this file
+	// (mode 0600): a restarted sandbox then accepts the token its clients
+	// last received instead of starting a new chain, as QBO would. It is
+	// read at start (RefreshToken is used only when the file is missing or
+	// empty) and rewritten on every rotation.
+	TokenStateFile string
 	// AccessTokenTTL is the lifetime of issued access tokens (expires_in).
 	AccessTokenTTL time.Duration
 	// RequestsPerMinute caps data requests per realm in a sliding minute;

@@ -67,11 +67,15 @@ func New(opts Options) (*Server, error) {
 	if _, err := rand.Read(prefix); err != nil {
 		return nil, fmt.Errorf("sandbox: transaction id prefix: %w", err)
 	}
+	auth, err := newAuthState(o)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opts:      o,
 		loc:       loc,
 		store:     newStore(newGenerator(o, loc)),
-		auth:      newAuthState(o),
+		auth:      auth,
 		limits:    &limiter{perMinute: o.RequestsPerMinute, maxInFlight: o.MaxInFlight},
 		faults:    &faultState{f: o.Faults},
 		stats:     &counters{},
