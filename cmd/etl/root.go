@@ -27,6 +27,10 @@ Exit codes: 0 ok, 1 failed (resumable: run it again) or lint findings,
 	}
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	// --cpuprofile is for cmd/etlbench and performance work only.
+	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.startProfile() }
 	root.AddCommand(
 		newRunCmd(a),
 		newSandboxCmd(a),
@@ -38,6 +42,7 @@ Exit codes: 0 ok, 1 failed (resumable: run it again) or lint findings,
 		newVersionCmd(),
 		newLintCmd(a),
 		newPlanCmd(a),
+		newDoctorCmd(a),
 	)
 	return root
 }

@@ -92,6 +92,9 @@ func NewTokenSource(c TokenSourceConfig) *TokenSource {
 	if c.Store == nil {
 		c.Store = NewMemoryCredentials()
 	}
+	if c.Redactor == nil {
+		c.Redactor = &secret.Redactor{}
+	}
 	return &TokenSource{
 		store: c.Store,
 		key:   "qbo/" + c.Realm,
