@@ -25,6 +25,9 @@ func main() {
 	defer stop()
 	a := &app{redactor: &secret.Redactor{}}
 	err := newRootCmd(a).ExecuteContext(ctx)
+	if perr := a.stopProfile(); err == nil {
+		err = perr
+	}
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errSilent) {
 		fmt.Fprintln(os.Stderr, "etl: "+a.redactor.Redact(err.Error()))
@@ -39,6 +42,10 @@ type app struct {
 	// logFormat and logLevel are the persistent --log-format and
 	// --log-level flags.
 	logFormat, logLevel string
+	// cpuProfile is the hidden --cpuprofile flag; profile is the file
+	// being written.
+	cpuProfile string
+	profile    *os.File
 	// envOverlay holds variables that take precedence over the process
 	// environment (etl demo points the pipelines at its own sandbox and
 	// database this way, without touching the real environment).
