@@ -68,6 +68,23 @@ func triggerRunFlags() runFlags {
 	return runFlags{evidenceDir: "evidence", progress: "log", leaseTTL: 30 * time.Second}
 }
 
+// scheduler builds a scheduler of dir whose runs execute in this process,
+// with the database's trigger completions. closeDB releases the database.
+func (a *app) scheduler(cmd *cobra.Command, dir string, f runFlags) (s *trigger.Scheduler, closeDB func(), err error) {
+	db, err := a.openDB(cmd.Context(), cmd.ErrOrStderr(), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := a.logger(cmd.ErrOrStderr())
+	if err != nil {
+		db.Close()
+		return nil, nil, withCode(exitConfig, err)
+	}
+	s = &trigger.Scheduler{Dir: dir, Log: log, Completions: db.State(),
+		Runner: &triggerRunner{a: a, stderr: cmd.ErrOrStderr(), stdout: cmd.OutOrStdout(), flags: f}}
+	return s, db.Close, nil
+}
+
 func newTriggersListCmd(a *app) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
@@ -143,19 +160,12 @@ triggers are refused (see etl triggers reset).`,
 		Example: `  etl triggers fire triggers/qb_items_backfill_once.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			db, err := a.openDB(ctx, cmd.ErrOrStderr(), true)
+			s, closeDB, err := a.scheduler(cmd, filepath.Dir(args[0]), f)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			log, err := a.logger(cmd.ErrOrStderr())
-			if err != nil {
-				return withCode(exitConfig, err)
-			}
-			s := &trigger.Scheduler{Dir: filepath.Dir(args[0]), Log: log, Completions: db.State(),
-				Runner: &triggerRunner{a: a, stderr: cmd.ErrOrStderr(), stdout: cmd.OutOrStdout(), flags: f}}
-			_, err = s.FireNow(ctx, args[0])
+			defer closeDB()
+			_, err = s.FireNow(cmd.Context(), args[0])
 			if errors.Is(err, trigger.ErrNotActive) {
 				return withCode(exitConfig, err)
 			}
@@ -185,21 +195,16 @@ on the same files and database fire each trigger once.`,
 		Example: `  etl triggers serve --dir triggers`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
 			if _, err := os.Stat(dir); err != nil {
 				return withCode(exitConfig, fmt.Errorf("--dir %s: %w", dir, err))
 			}
-			db, err := a.openDB(ctx, cmd.ErrOrStderr(), true)
+			s, closeDB, err := a.scheduler(cmd, dir, f)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			log, err := a.logger(cmd.ErrOrStderr())
-			if err != nil {
-				return withCode(exitConfig, err)
-			}
-			s := &trigger.Scheduler{Dir: dir, Log: log, Poll: poll, Completions: db.State(),
-				Runner: &triggerRunner{a: a, stderr: cmd.ErrOrStderr(), stdout: cmd.OutOrStdout(), flags: f}}
+			defer closeDB()
+			s.Poll = poll
+			log := s.Log
 			// ETL_FAILPOINT=after_run_commit kills the process after a run
 			// committed and before the trigger file is rewritten: the crash
 			// tests use it to prove the next start completes the flip
@@ -213,7 +218,7 @@ on the same files and database fire each trigger once.`,
 					}
 				}
 			}
-			return s.Serve(ctx)
+			return s.Serve(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "triggers", "folder of trigger files")
