@@ -475,3 +475,39 @@ func BenchmarkLoaderPage1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestConcurrentTokenRequestsRefreshOnce(t *testing.T) {
+	h := newHarness(t, sandbox.Options{Customers: 5, Items: 1})
+	l := h.loader()
+	var wg sync.WaitGroup
+	tokens := make([]string, 16)
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := l.Tokens().Token(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			tokens[i] = tok
+		}()
+	}
+	wg.Wait()
+	if n := h.srv.Stats().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes for 16 concurrent requests, want 1", n)
+	}
+	// A burst of 401s for the same token also refreshes once.
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Tokens().Invalidate(context.Background(), tokens[i]); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := h.srv.Stats().Refreshes; n != 2 {
+		t.Fatalf("%d refreshes after a burst of 401s, want 2", n)
+	}
+}
