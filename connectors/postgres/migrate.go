@@ -70,14 +70,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 	}
 	defer closeAll()
 
-	before, dirty, err := m.Version()
+	// This read, outside golang-migrate's lock, is only for the log line:
+	// a dirty flag seen here may be another process's migration in
+	// progress (golang-migrate marks the version dirty while it applies
+	// one). m.Up re-reads the version under the lock and reports a
+	// migration that really failed half-way as ErrDirty.
+	before, _, err := m.Version()
 	switch {
 	case errors.Is(err, migrate.ErrNilVersion):
 		before = 0
 	case err != nil:
 		return classify(fmt.Errorf("migrate: reading schema version: %w", err))
-	case dirty:
-		return &DirtyError{Version: before}
 	}
 
 	stop := context.AfterFunc(ctx, func() { m.GracefulStop <- true })
@@ -148,8 +151,14 @@ func newMigrator(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("migrate: reading embedded migrations: %w", err)
 	}
+	// golang-migrate takes a dedicated connection from this *sql.DB and,
+	// when preparing its version table fails (its session was terminated,
+	// say), returns without giving it back. So the *sql.DB opens
+	// connections of its own, with the pool's settings, instead of
+	// borrowing the pool's: a connection it keeps cannot make pool.Close
+	// wait forever (the run would hang instead of failing resumably).
 	// Closing this *sql.DB does not close the pool.
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB := stdlib.OpenDB(*pool.Config().ConnConfig)
 	drv, err := pgxmigrate.WithInstance(sqlDB, &pgxmigrate.Config{
 		SchemaName:      MigrationsSchema,
 		MigrationsTable: MigrationsTable,
