@@ -182,7 +182,8 @@ func TestLeakOracleFindsLeaks(t *testing.T) {
 
 // TestWrongDatabasePasswordLeaksNothing gives etl a wrong database
 // password (a canary too): the run fails before any QBO call, the error
-// names the server and the user, and neither password appears anywhere.
+// names the server and the user, the exit code is 2 (configuration), and
+// neither password appears anywhere.
 func TestWrongDatabasePasswordLeaksNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sandbox.Options{Seed: 83, Customers: 10, Items: 10})
@@ -190,8 +191,8 @@ func TestWrongDatabasePasswordLeaksNothing(t *testing.T) {
 	e.canaries["wrong database password"] = wrong
 	e.vars["POSTGRES_PASSWORD"] = wrong
 	r := e.run(e.runArgs(customersPipe.path(), rangeStart, rangeEnd, "--log-level", "debug")...)
-	if r.code == 0 {
-		t.Fatalf("exit 0 with a wrong database password")
+	if r.code != 2 {
+		t.Fatalf("exit %d with a wrong database password, want 2 (configuration: running again cannot fix it)", r.code)
 	}
 	last := r.stderr[strings.LastIndex(r.stderr, "\netl: ")+1:]
 	t.Logf("exit %d: %s", r.code, last)

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -121,12 +123,23 @@ func classifyRunError(err error) error {
 		return withCode(exitAlreadyRunning, err)
 	case retry.ClassOf(err) == retry.Reauthorize:
 		return withCode(exitReauthorize, err)
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), isDatabaseConfigError(err):
 		return withCode(exitConfig, err)
 	case errors.Is(err, context.Canceled):
 		return withCode(exitInterrupted, fmt.Errorf("interrupted; run the same command again to resume: %w", err))
 	}
 	return withCode(exitFailed, fmt.Errorf("%w\nrun the same command again to resume: completed windows are kept", err))
+}
+
+// isDatabaseConfigError tells failures that running again cannot fix: the
+// database refused the credentials (SQLSTATE class 28) or does not exist
+// (3D000). They are configuration errors, not resumable failures.
+func isDatabaseConfigError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000"
 }
 
 func newProgress(mode string, w io.Writer, log *slog.Logger, a *app) (run.Progress, error) {
