@@ -116,7 +116,7 @@ func (c *client) send(ctx context.Context, stmt, token string) (*response, error
 	}
 	defer resp.Body.Close()
 	tid := resp.Header.Get("intuit_tid")
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	body, err := readBody(io.LimitReader(resp.Body, c.maxBody+1), min(resp.ContentLength, c.maxBody+1))
 	if err != nil {
 		te := transportError(err)
 		te.Message, te.IntuitTID = "reading the response: "+stripURL(err), tid
@@ -133,13 +133,44 @@ func (c *client) send(ctx context.Context, stmt, token string) (*response, error
 		return nil, &Error{Class: retry.Malformed, Status: resp.StatusCode, IntuitTID: tid,
 			Message: fmt.Sprintf("response is not valid JSON (%d bytes, Content-Type %q)", len(body), resp.Header.Get("Content-Type"))}
 	}
-	// QBO may answer 200 with a Fault.
-	if f := gjson.GetBytes(body, "Fault"); f.Exists() {
+	// QBO may answer 200 with a Fault. Looking the key up scans the whole
+	// body, so it is only done when the word occurs at all (or when an
+	// escape could spell it).
+	if mayHoldFault(body) && gjson.GetBytes(body, "Fault").Exists() {
 		code, msg := faultDetail(body)
 		class, hint := classifyStatus(0, code)
 		return nil, &Error{Class: class, Status: resp.StatusCode, Code: code, IntuitTID: tid, Message: msg, Hint: hint}
 	}
 	return &response{body: body, intuitTID: tid}, nil
+}
+
+// mayHoldFault reports whether body could have a top-level Fault key.
+func mayHoldFault(body []byte) bool {
+	return bytes.Contains(body, []byte("Fault")) || bytes.Contains(body, []byte(`\u`))
+}
+
+// readBody reads r to the end into a buffer sized from size, the
+// response's Content-Length (-1 when unknown): a 1.5 MB page is then read
+// with one allocation instead of io.ReadAll's twenty-odd growing copies.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	n := 512
+	if size > 0 {
+		n = int(size) + 1 // one spare byte: EOF is seen without growing
+	}
+	b := make([]byte, 0, n)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // statusError builds the error of a non-200 response from its fault body

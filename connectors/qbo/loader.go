@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unique"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -42,6 +44,16 @@ type loaderConfig struct {
 	pageSize        int
 	includeInactive bool
 	maxPasses       int
+	// rowsPath is the gjson path of the rows in a query response;
+	// cursorPath the cursor field's. cursorKey and cursorRest split the
+	// cursor field at its first dot (cursorRest is a gjson path, empty for
+	// a top-level field); cursorKey is empty when the field holds an escape,
+	// which only the full path handles. They are computed once: escaping
+	// per record was 12% of the loader's CPU.
+	rowsPath   string
+	cursorPath string
+	cursorKey  string
+	cursorRest string
 }
 
 // LoaderOptions are what NewLoader needs beyond the settings; tests use
@@ -132,6 +144,7 @@ func NewLoader(_ context.Context, bc component.BuildContext, s component.Setting
 		log:    log.With("entity", entity),
 		source: component.Source{System: "qbo", Entity: entity, Realm: realm, Env: env},
 	}
+	l.cfg.preparePaths()
 	if l.cfg.pageSize <= 0 || l.cfg.pageSize > 1000 {
 		return nil, fmt.Errorf("qbo.query: page_size %d is out of range 1..1000", l.cfg.pageSize)
 	}
@@ -156,6 +169,17 @@ func NewLoader(_ context.Context, bc component.BuildContext, s component.Setting
 		l.log.Warn("no credential store: rotated QBO refresh tokens are kept in memory only")
 	}
 	return l, nil
+}
+
+// preparePaths computes the gjson paths from the entity and cursor field.
+func (c *loaderConfig) preparePaths() {
+	c.rowsPath = "QueryResponse." + gjsonEscape(c.entity)
+	c.cursorPath = gjsonEscape(c.cursorField)
+	c.cursorKey, c.cursorRest = "", ""
+	if !strings.Contains(c.cursorField, `\`) {
+		c.cursorKey, c.cursorRest, _ = strings.Cut(c.cursorField, ".")
+		c.cursorRest = gjsonEscape(c.cursorRest)
+	}
 }
 
 // Source implements component.Loader.
@@ -198,7 +222,10 @@ func (l *Loader) Load(ctx context.Context, w plan.Window, emit func(context.Cont
 	var throttled atomic.Int64
 	cl := *l.client // a copy per call: Load runs for several windows at once
 	cl.onThrottled = func() { throttled.Add(1) }
-	union := map[string]struct{}{}
+	// union gathers the ids of every pass, to count those that moved out
+	// of the window. The first pass's set is used as is: a window paged
+	// once (nearly all of them) keeps one set of its ids, not two.
+	var union map[string]struct{}
 	defer func() { st.Throttled = int(throttled.Load()) }()
 	for pass := 1; pass <= l.cfg.maxPasses; pass++ {
 		st.Passes = pass
@@ -206,8 +233,12 @@ func (l *Loader) Load(ctx context.Context, w plan.Window, emit func(context.Cont
 		if err != nil {
 			return st, err
 		}
-		for id := range ids {
-			union[id] = struct{}{}
+		if union == nil {
+			union = ids
+		} else {
+			for id := range ids {
+				union[id] = struct{}{}
+			}
 		}
 		res, retries, err := cl.query(ctx, l.countQuery(w), w.String(), 0)
 		st.Requests += retries + 1
@@ -291,22 +322,32 @@ func (l *Loader) pass(ctx context.Context, cl *client, w plan.Window, pass int, 
 
 // parsePage reads the rows of a query response. The whole page is checked
 // before any record is handed on, so a malformed page produces no output.
+//
+// It reads the body in place: gjson works on a string view of it (the body
+// is never modified once received), each payload is a sub-slice of it, and
+// each record's keys are read in one pass over the record. Id and version
+// are copied, because the engine keeps them for the whole window and a
+// substring would keep the entire response alive with them; versions are
+// interned (a SyncToken takes few distinct values).
 func (l *Loader) parsePage(res *response, from time.Time, w plan.Window) ([]component.Record, error) {
 	bad := func(format string, args ...any) error {
 		return &Error{Class: retry.Malformed, Entity: l.cfg.entity, Window: w.String(), IntuitTID: res.intuitTID, Message: fmt.Sprintf(format, args...)}
 	}
-	qr := gjson.GetBytes(res.body, "QueryResponse")
-	if !qr.IsObject() {
-		return nil, bad("response has no QueryResponse object")
-	}
-	rows := qr.Get(gjsonEscape(l.cfg.entity))
+	doc := unsafe.String(unsafe.SliceData(res.body), len(res.body))
+	rows := gjson.Get(doc, l.cfg.rowsPath)
 	if !rows.Exists() {
+		if !gjson.Get(doc, "QueryResponse").IsObject() {
+			return nil, bad("response has no QueryResponse object")
+		}
 		return nil, nil // QBO omits the entity key when there are no rows
 	}
 	if !rows.IsArray() {
+		if !gjson.Get(doc, "QueryResponse").IsObject() {
+			return nil, bad("response has no QueryResponse object")
+		}
 		return nil, bad("QueryResponse.%s is not a list", l.cfg.entity)
 	}
-	var out []component.Record
+	out := make([]component.Record, 0, l.cfg.pageSize)
 	var prev time.Time
 	var ferr error
 	rows.ForEach(func(_, v gjson.Result) bool {
@@ -315,12 +356,11 @@ func (l *Loader) parsePage(res *response, from time.Time, w plan.Window) ([]comp
 			ferr = bad("row %d is not an object", i+1)
 			return false
 		}
-		id := v.Get("Id")
+		id, version, ts := l.recordKeys(v)
 		if id.Type != gjson.String || id.Str == "" {
 			ferr = bad("row %d has no string Id", i+1)
 			return false
 		}
-		ts := v.Get(gjsonEscape(l.cfg.cursorField))
 		at, err := time.Parse(time.RFC3339, ts.Str)
 		if ts.Type != gjson.String || err != nil {
 			ferr = bad("row %d (Id %s) has no valid %s", i+1, id.Str, l.cfg.cursorField)
@@ -338,11 +378,14 @@ func (l *Loader) parsePage(res *response, from time.Time, w plan.Window) ([]comp
 		prev = at
 		// The payload is a slice of the response body, not a copy: the body
 		// belongs to this page alone.
-		payload := []byte(v.Raw)
-		if v.Index > 0 {
-			payload = res.body[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)]
+		var payload []byte
+		if end := v.Index + len(v.Raw); v.Index > 0 && end <= len(res.body) {
+			payload = res.body[v.Index:end:end]
+		} else {
+			payload = []byte(v.Raw)
 		}
-		out = append(out, component.Record{ID: id.Str, UpdatedAt: at, Version: v.Get("SyncToken").String(), Payload: payload})
+		out = append(out, component.Record{ID: strings.Clone(id.Str), UpdatedAt: at,
+			Version: unique.Make(version.String()).Value(), Payload: payload})
 		return true
 	})
 	if ferr != nil {
@@ -351,9 +394,36 @@ func (l *Loader) parsePage(res *response, from time.Time, w plan.Window) ([]comp
 	return out, nil
 }
 
+// recordKeys returns a record's Id, SyncToken and cursor field, reading its
+// top-level keys once (three gjson.Get calls would scan it three times).
+// As with gjson.Get, the first occurrence of a key wins.
+func (l *Loader) recordKeys(v gjson.Result) (id, version, cursor gjson.Result) {
+	var haveID, haveVersion bool
+	haveCursor := l.cfg.cursorKey == ""
+	v.ForEach(func(k, val gjson.Result) bool {
+		if !haveID && k.Str == "Id" {
+			id, haveID = val, true
+		}
+		if !haveVersion && k.Str == "SyncToken" {
+			version, haveVersion = val, true
+		}
+		if !haveCursor && k.Str == l.cfg.cursorKey {
+			cursor, haveCursor = val, true
+			if l.cfg.cursorRest != "" {
+				cursor = val.Get(l.cfg.cursorRest)
+			}
+		}
+		return !(haveID && haveVersion && haveCursor)
+	})
+	if l.cfg.cursorKey == "" {
+		cursor = v.Get(l.cfg.cursorPath)
+	}
+	return id, version, cursor
+}
+
+// gjsonEscaper escapes the characters gjson treats as path syntax.
+var gjsonEscaper = strings.NewReplacer("*", `\*`, "?", `\?`, "|", `\|`, "#", `\#`, "@", `\@`)
+
 // gjsonEscape escapes the characters gjson treats as path syntax, except
 // the dots that separate path segments.
-func gjsonEscape(path string) string {
-	r := strings.NewReplacer("*", `\*`, "?", `\?`, "|", `\|`, "#", `\#`, "@", `\@`)
-	return r.Replace(path)
-}
+func gjsonEscape(path string) string { return gjsonEscaper.Replace(path) }

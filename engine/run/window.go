@@ -14,10 +14,12 @@ import (
 	"github.com/etl-engine/etl/engine/state"
 )
 
-// pageBuffer is how many fetched pages may wait for the writer, so that
-// fetching the next page overlaps writing the current one while memory
-// stays bounded.
-const pageBuffer = 2
+// pageBuffer is how many prepared pages may wait for the writer. None is
+// needed for the next page to be fetched and transformed while the current
+// one is written (the loader prepares it, then waits to hand it over), and
+// each one held costs a page's response (1.5 MB for 1,000 invoices) per
+// window in flight: a window holds at most pageBuffer+2 pages.
+const pageBuffer = 0
 
 // window loads one window, retrying it as a whole while its failures are
 // retryable, and records its final failure.
@@ -62,8 +64,11 @@ func (e *execution) markWindow(ctx context.Context, w plan.Window, s state.Windo
 }
 
 // attemptWindow fetches and writes one window in one transaction: the
-// loader runs in its own goroutine and hands pages over a small buffer to
-// the writer; either side failing cancels the other and rolls back.
+// loader's goroutine fetches each page, runs the transforms on it and drops
+// exact repeats, then hands it to the writer's goroutine, which only
+// writes; so the database works on one page while the next is prepared
+// (the transforms used to run between two writes, leaving the connection
+// idle). Either side failing cancels the other and rolls back.
 func (e *execution) attemptWindow(ctx context.Context, w plan.Window) error {
 	if e.b.Timeouts.Window > 0 {
 		var cancel context.CancelFunc
@@ -86,10 +91,23 @@ func (e *execution) attemptWindow(ctx context.Context, w plan.Window) error {
 	pages := make(chan *component.Page, pageBuffer)
 	g, gctx := errgroup.WithContext(ctx)
 	var load component.LoadStats
+	var records, dropped int64
 	g.Go(func() error {
 		defer close(pages)
 		var err error
 		load, err = e.loader.Load(gctx, w, func(ctx context.Context, p *component.Page) error {
+			for _, fn := range fns {
+				if err := fn(ctx, p); err != nil {
+					return fmt.Errorf("page %d: %w", p.Number, err)
+				}
+			}
+			before := len(p.Records)
+			p.Records = seen.keepNew(p.Records)
+			dropped += int64(before - len(p.Records))
+			records += int64(len(p.Records))
+			if len(p.Records) == 0 {
+				return nil
+			}
 			select {
 			case pages <- p:
 				return nil
@@ -99,21 +117,8 @@ func (e *execution) attemptWindow(ctx context.Context, w plan.Window) error {
 		})
 		return err
 	})
-	var records, dropped int64
 	g.Go(func() error {
 		for p := range pages {
-			for _, fn := range fns {
-				if err := fn(gctx, p); err != nil {
-					return fmt.Errorf("page %d: %w", p.Number, err)
-				}
-			}
-			before := len(p.Records)
-			p.Records = seen.keepNew(p.Records)
-			dropped += int64(before - len(p.Records))
-			records += int64(len(p.Records))
-			if len(p.Records) == 0 {
-				continue
-			}
 			if err := writer.Write(gctx, p); err != nil {
 				return err
 			}
