@@ -24,7 +24,7 @@
 // It prints the machine facts, one table (case, rows, seconds, rows/s,
 // ratio to the ceiling, peak RSS, etl and PostgreSQL CPU) and a verdict per
 // target: fresh >= 1.0x the ceiling, re-run >= 0.9x fresh, peak RSS
-// < 150 MB and about the same at both sizes (within 20%). It exits 1 when a
+// < 150 MB and about the same at both sizes (within 50%: see rssSpreadMax). It exits 1 when a
 // target is missed.
 //
 // Run it with "make bench" (which builds bin/etl first), or:
