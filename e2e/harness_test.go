@@ -45,7 +45,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	repoRoot = filepath.Dir(wd)
-	removeStaleBinaries()
 	dir, err := os.MkdirTemp("", "etl-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -58,20 +57,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/etl: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	// pgtest.Main exits the process, so the binary is removed by the next
-	// run of these tests (removeStaleBinaries), not by this one.
-	pgtest.Main(m)
-}
-
-// removeStaleBinaries deletes binaries that earlier runs of these tests
-// left behind (older than a few hours, so a concurrent run keeps its own).
-func removeStaleBinaries() {
-	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "etl-e2e-bin-*"))
-	for _, d := range old {
-		if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > 6*time.Hour {
-			_ = os.RemoveAll(d)
-		}
-	}
+	code := pgtest.Run(m)
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // The whole history of the sandbox lies in [rangeStart, rangeEnd).

@@ -32,7 +32,6 @@ type client struct {
 	userAgent   string
 	now         func() time.Time
 	entity      string
-	onAttempt   func(a retry.Attempt)
 	onThrottled func()
 }
 

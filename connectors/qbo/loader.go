@@ -30,11 +30,10 @@ import (
 // the pass (records moved meanwhile), the window is paged again, up to
 // max_passes times.
 type Loader struct {
-	cfg     loaderConfig
-	client  *client
-	log     *slog.Logger
-	source  component.Source
-	userAgt string
+	cfg    loaderConfig
+	client *client
+	log    *slog.Logger
+	source component.Source
 }
 
 type loaderConfig struct {
