@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -76,13 +77,9 @@ window of that run: its range, status, attempts and counts.`,
 			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			defer out.Flush()
 			if runID != "" {
-				run, err := st.Run(ctx, runID)
+				run, ws, err := loadRun(ctx, st, runID)
 				if err != nil {
-					return runNotFound(err, runID)
-				}
-				ws, err := st.Windows(ctx, runID)
-				if err != nil {
-					return withCode(exitFailed, err)
+					return err
 				}
 				fmt.Fprintf(out, "run %s of %s: %s, started %s\n", run.RunID, run.Pipeline, run.Status, run.StartedAt.UTC().Format(time.RFC3339))
 				if run.Error != "" {
@@ -162,13 +159,9 @@ also holds the destination table's totals.`,
 				return err
 			}
 			defer db.Close()
-			run, err := db.State().Run(ctx, args[0])
+			run, ws, err := loadRun(ctx, db.State(), args[0])
 			if err != nil {
-				return runNotFound(err, args[0])
-			}
-			ws, err := db.State().Windows(ctx, run.RunID)
-			if err != nil {
-				return withCode(exitFailed, err)
+				return err
 			}
 			in := report.Input{Run: run, Pipeline: run.Pipeline, Params: run.Params, Windows: ws, Now: time.Now()}
 			if len(ws) > 0 {
@@ -205,11 +198,20 @@ also holds the destination table's totals.`,
 	return cmd
 }
 
-func runNotFound(err error, runID string) error {
+// loadRun reads a run and its windows; an unknown run id is a usage error.
+func loadRun(ctx context.Context, st *postgres.Store, runID string) (state.Run, []state.WindowState, error) {
+	run, err := st.Run(ctx, runID)
 	if errors.Is(err, postgres.ErrRunNotFound) {
-		return withCode(exitConfig, fmt.Errorf("no run %s in the database (see etl status)", runID))
+		return run, nil, withCode(exitConfig, fmt.Errorf("no run %s in the database (see etl status)", runID))
 	}
-	return withCode(exitFailed, err)
+	if err != nil {
+		return run, nil, withCode(exitFailed, err)
+	}
+	ws, err := st.Windows(ctx, runID)
+	if err != nil {
+		return run, nil, withCode(exitFailed, err)
+	}
+	return run, ws, nil
 }
 
 func firstLine(s string) string {
