@@ -245,7 +245,11 @@ func (s *Scheduler) evaluate(ctx context.Context, path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[path]
-	if e == nil || e.running {
+	if e == nil {
+		return
+	}
+	if e.running {
+		s.whileRunning(e)
 		return
 	}
 	if e.invalid != "" {
@@ -312,6 +316,25 @@ func (s *Scheduler) evaluate(ctx context.Context, path string) {
 		e.lastFire = now
 		s.fire(ctx, e, "schedule reached ("+next.UTC().Format(time.RFC3339)+")", now)
 	}
+}
+
+// whileRunning handles a cron firing that comes due while the trigger's
+// previous run is still going: with skip_if_running (the default) it is
+// skipped and logged; otherwise it waits, and fires as soon as the run
+// ends (several missed firings collapse into one). Called with s.mu held.
+func (s *Scheduler) whileRunning(e *entry) {
+	t := e.trig
+	if t == nil || t.Type != config.TriggerCron || t.Schedule == nil || e.lastFire.IsZero() {
+		return
+	}
+	now := s.Clock.Now()
+	next := t.Schedule.Next(e.lastFire.In(t.Location))
+	if now.Before(next) || !t.SkipIfRunning {
+		return
+	}
+	s.Log.Info("cron firing skipped: the previous run is still going (skip_if_running)", "file", e.path,
+		"trigger", t.Name, "scheduled_utc", next.UTC().Format(time.RFC3339))
+	e.lastFire = now
 }
 
 // fire starts the trigger's run in the background. Called with s.mu held.

@@ -361,3 +361,78 @@ func TestLocalTime(t *testing.T) {
 		t.Fatalf("LocalTime = %q", got)
 	}
 }
+
+// blockingRunner holds each run until release is closed.
+type blockingRunner struct {
+	mu      sync.Mutex
+	fires   []time.Time
+	clock   *fakeClock
+	release chan struct{}
+}
+
+func (r *blockingRunner) Fire(ctx context.Context, _ *config.Trigger) (string, error) {
+	r.mu.Lock()
+	r.fires = append(r.fires, r.clock.Now())
+	ch := r.release
+	r.mu.Unlock()
+	<-ch
+	return "run", nil
+}
+
+func (r *blockingRunner) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.fires) }
+
+func TestCronSkipIfRunning(t *testing.T) {
+	for _, skip := range []bool{true, false} {
+		t.Run(fmt.Sprintf("skip_if_running=%v", skip), func(t *testing.T) {
+			b := newSched(t, time.Date(2024, 5, 1, 10, 0, 30, 0, time.UTC))
+			r := &blockingRunner{clock: b.clock, release: make(chan struct{})}
+			b.s.Runner = r
+			b.write(t, "every_minute", fmt.Sprintf(`version: 1
+name: every_minute
+type: cron
+pipeline: ../pipelines/fake_backfill.yaml
+schedule: "* * * * *"
+skip_if_running: %v
+params:
+  fecha_inicio: 2024-01-01T00:00:00Z
+  fecha_fin: 2024-03-01T00:00:00Z
+status: active
+`, skip))
+			b.s.Tick(t.Context()) // waiting for 10:01
+			b.clock.Set(time.Date(2024, 5, 1, 10, 1, 0, 0, time.UTC))
+			b.s.Tick(t.Context()) // fires; the run blocks
+			waitUntil(t, func() bool { return r.count() == 1 })
+			for m := 2; m <= 4; m++ { // 10:02, 10:03, 10:04 come due during the run
+				b.clock.Set(time.Date(2024, 5, 1, 10, m, 0, 0, time.UTC))
+				b.s.Tick(t.Context())
+			}
+			b.clock.Set(time.Date(2024, 5, 1, 10, 4, 20, 0, time.UTC))
+			r.mu.Lock()
+			close(r.release)
+			r.release = make(chan struct{})
+			close(r.release) // later runs return at once
+			r.mu.Unlock()
+			b.s.Wait()
+			b.s.Tick(t.Context())
+			b.s.Wait()
+			want := 1 // skipped firings are dropped; the next is at 10:05
+			if !skip {
+				want = 2 // the missed firings collapse into one, right after the run
+			}
+			if got := r.count(); got != want {
+				t.Fatalf("fires = %d (%v), want %d", got, r.fires, want)
+			}
+		})
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
