@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"os/exec"
 	"strings"
@@ -160,24 +161,32 @@ func TestLeaseSurvivesRestart(t *testing.T) {
 }
 
 // TestLeaseLostWhenServerGone: renewals failing past the ttl close Lost.
+// It needs no control of the server, only ownership of the test database,
+// so it runs on the throwaway cluster and on ETL_TEST_DATABASE_URL alike.
 func TestLeaseLostWhenServerGone(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.pg.Cluster()
-	if c == nil {
-		t.Skip("needs the throwaway cluster")
-	}
 	lease, err := e.store.Acquire(ctx, "p", "", 600*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lease.Release(ctx)
-	// Block the database's connections for longer than the ttl.
-	if err := c.ExecAsSuperuser(ctx, "ALTER DATABASE "+quoteIdent(e.pg.Name())+" ALLOW_CONNECTIONS false"); err != nil {
+	// A connection to another database of the same server, kept while the
+	// store's connections are cut off (a database cannot refuse connections
+	// to itself from inside).
+	cfg := e.pg.Pool.Config().ConnConfig.Copy()
+	cfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.ExecAsSuperuser(ctx, "ALTER DATABASE "+quoteIdent(e.pg.Name())+" ALLOW_CONNECTIONS true")
-	if err := c.ExecAsSuperuser(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+e.pg.Name()+"'"); err != nil {
+	defer admin.Close(ctx)
+	db := quoteIdent(e.pg.Name())
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS true")
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", e.pg.Name()); err != nil {
 		t.Fatal(err)
 	}
 	select {
